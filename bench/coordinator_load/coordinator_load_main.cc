@@ -53,6 +53,12 @@ std::string Shape(const LoadResult& r) {
   return std::to_string(r.cells) + "x" + std::to_string(r.config.shard_size);
 }
 
+// CPU microseconds of the whole process (coordinator and workers) per cycle.
+double CpuMicrosPerCycle(const LoadResult& r) {
+  if (r.cycles == 0) return 0;
+  return (r.cpu_user_s + r.cpu_sys_s) * 1e6 / static_cast<double>(r.cycles);
+}
+
 // CPU microseconds per cycle spent outside the simulated workers' own threads:
 // the coordinator plus gRPC's background threads.
 double ServerMicrosPerCycle(const LoadResult& r) {
@@ -62,13 +68,14 @@ double ServerMicrosPerCycle(const LoadResult& r) {
 }
 
 void PrintTable(std::vector<LoadResult>& results) {
-  std::printf("\n%-6s %-6s %3s %6s %5s %9s %9s %13s %13s %13s %13s %13s %8s %7s %6s %7s %s\n",
-              "cfg", "xport", "W", "cxS", "batch", "cycles/s", "rows/s", "Lease ms",
-              "Heartbeat ms", "Report ms", "Complete ms", "Cycle ms", "commit/s", "rows/cm",
-              "cpu/s", "srv us", "verify");
-  std::printf("%-6s %-6s %3s %6s %5s %9s %9s %13s %13s %13s %13s %13s %8s %7s %6s %7s\n", "", "",
-              "", "", "", "", "", "p50/p99", "p50/p99", "p50/p99", "p50/p99", "p50/p99", "", "",
-              "", "/cycle");
+  std::printf(
+      "\n%-6s %-6s %3s %6s %5s %9s %9s %13s %13s %13s %13s %13s %8s %7s %6s %7s %7s %s\n", "cfg",
+      "xport", "W", "cxS", "batch", "cycles/s", "rows/s", "Lease ms", "Heartbeat ms",
+      "Report ms", "Complete ms", "Cycle ms", "commit/s", "rows/cm", "cpu/s", "cpu us",
+      "srv us", "verify");
+  std::printf("%-6s %-6s %3s %6s %5s %9s %9s %13s %13s %13s %13s %13s %8s %7s %6s %7s %7s\n", "",
+              "", "", "", "", "", "", "p50/p99", "p50/p99", "p50/p99", "p50/p99", "p50/p99", "",
+              "", "", "/cycle", "/cycle");
   for (LoadResult& r : results) {
     const double commits = r.elapsed_s > 0 ? r.writer.transactions / r.elapsed_s : 0;
     const double rows_per_commit =
@@ -78,12 +85,12 @@ void PrintTable(std::vector<LoadResult>& results) {
     const double cpu = r.elapsed_s > 0 ? (r.cpu_user_s + r.cpu_sys_s) / r.elapsed_s : 0;
     std::printf(
         "%-6s %-6s %3d %6s %5d %9.0f %9.0f %13s %13s %13s %13s %13s %8.0f %7.1f %6.2f %7.0f "
-        "%s%s\n",
+        "%7.0f %s%s\n",
         r.config.label.c_str(), TransportName(r.config.transport), r.config.workers,
         Shape(r).c_str(), r.config.report_batch, r.cycles_per_s(), r.rows_per_s(),
         Ms(r.lease).c_str(), Ms(r.heartbeat).c_str(), Ms(r.report).c_str(),
         Ms(r.complete).c_str(), Ms(r.cycle).c_str(), commits, rows_per_commit, cpu,
-        ServerMicrosPerCycle(r), r.verified ? "OK" : "FAIL",
+        CpuMicrosPerCycle(r), ServerMicrosPerCycle(r), r.verified ? "OK" : "FAIL",
         r.out_of_work ? " (ran out of shards)" : "");
   }
 }
@@ -92,17 +99,19 @@ void PrintMarkdown(std::vector<LoadResult>& results) {
   std::printf(
       "\n| cfg | transport | workers | cells x samples | cycles/s | rows/s | Lease p50/p99 ms | "
       "Heartbeat p50/p99 ms | Report p50/p99 ms | Complete p50/p99 ms | Cycle p50/p99 ms | "
-      "commits/s | CPU s/s | non-worker CPU us/cycle | verify |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+      "commits/s | CPU s/s | CPU us/cycle | non-worker CPU us/cycle | verify |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (LoadResult& r : results) {
     const double commits = r.elapsed_s > 0 ? r.writer.transactions / r.elapsed_s : 0;
     const double cpu = r.elapsed_s > 0 ? (r.cpu_user_s + r.cpu_sys_s) / r.elapsed_s : 0;
     std::printf(
-        "| %s | %s | %d | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %.0f | %.2f | %.0f | %s |\n",
+        "| %s | %s | %d | %s | %.0f | %.0f | %s | %s | %s | %s | %s | %.0f | %.2f | %.0f | %.0f | "
+        "%s |\n",
         r.config.label.c_str(), TransportName(r.config.transport), r.config.workers,
         Shape(r).c_str(), r.cycles_per_s(), r.rows_per_s(), Ms(r.lease).c_str(),
         Ms(r.heartbeat).c_str(), Ms(r.report).c_str(), Ms(r.complete).c_str(),
-        Ms(r.cycle).c_str(), commits, cpu, ServerMicrosPerCycle(r), r.verified ? "OK" : "FAIL");
+        Ms(r.cycle).c_str(), commits, cpu, CpuMicrosPerCycle(r), ServerMicrosPerCycle(r),
+        r.verified ? "OK" : "FAIL");
   }
 }
 
@@ -168,10 +177,6 @@ int Main(int argc, char** argv) {
   app.add_option("--grpc-max-pollers", max_pollers,
                  "coordinator gRPC sync-server max pollers (0 = CoordinatorConfig default)")
       ->check(CLI::NonNegativeNumber);
-  int64_t post_linger_us = -1;
-  app.add_option("--post-linger-us", post_linger_us,
-                 "coordinator writer: how long posted writes wait to share a commit (us; "
-                 "-1 = CoordinatorConfig default)");
   app.add_flag("--markdown", markdown, "also print the table as Markdown (for bench/RESULTS.md)");
   CLI11_PARSE(app, argc, argv);
   // The coordinator's info lines (one per start) would interleave with the table.
@@ -236,7 +241,6 @@ int Main(int argc, char** argv) {
         c.transport = t;
         c.grpc_min_pollers = min_pollers;
         c.grpc_max_pollers = max_pollers;
-        c.post_linger_us = post_linger_us;
         Result<LoadResult> r = RunLoad(c, temp_dir);
         if (!r.ok()) {
           std::fprintf(stderr, "coordinator_load: run %s (%s, %d workers) failed: %s\n",

@@ -28,7 +28,7 @@ using SteadyClock = std::chrono::steady_clock;
 constexpr int64_t kMaxSamples = 1'000'000;  // the fidelity task's num_samples limit
 // Shards per second of window that `samples = 0` provisions: far above any rate
 // this benchmark reaches, so workers do not run out.
-constexpr double kAutoShardsPerSecond = 8'000;
+constexpr double kAutoShardsPerSecond = 20'000;
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -105,7 +105,6 @@ Result<LoadResult> RunLoad(const LoadConfig& config, const std::string& temp_dir
   cc.lease_ms = 10 * 60 * 1000;  // no lease may expire during the window
   if (config.grpc_min_pollers > 0) cc.grpc_min_pollers = config.grpc_min_pollers;
   if (config.grpc_max_pollers > 0) cc.grpc_max_pollers = config.grpc_max_pollers;
-  if (config.post_linger_us >= 0) cc.post_linger_us = config.post_linger_us;
   SystemClock clock;
   Coordinator coordinator(cc, clock);
   KVF_RETURN_IF_ERROR(coordinator.Start());

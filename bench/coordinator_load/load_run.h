@@ -44,8 +44,6 @@ struct LoadConfig {
   // Coordinator gRPC sync-server pollers; 0 keeps CoordinatorConfig's defaults.
   int grpc_min_pollers = 0;
   int grpc_max_pollers = 0;
-  // CoordinatorConfig::post_linger_us; -1 keeps the default.
-  int64_t post_linger_us = -1;
 };
 
 struct LoadResult {

@@ -44,7 +44,9 @@ int Main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help exits 0; usage errors exit 2, like the other input errors (CLI11's own
+    // codes, 105 and up, would read like crashes).
+    return app.exit(e) == 0 ? 0 : 2;
   }
   LogLevel level = log_level == "debug"     ? LogLevel::kDebug
                    : log_level == "warning" ? LogLevel::kWarning

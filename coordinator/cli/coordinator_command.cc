@@ -227,6 +227,9 @@ int RunSweep(RunFlags f) {
             << " shards, " << submitted->results_expected() << " results ("
             << submitted->results_reused() << " reused from earlier sweeps)" << std::endl;
 
+  // Nothing left to evaluate (every result reused): no workers needed.
+  auto initial = coordinator.sweeps().Get(id);
+  const bool already_ended = initial.ok() && Ended(initial->state());
   // Workers: separate processes sharing the cores.
   unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   int threads = f.threads > 0 ? f.threads : std::max(1, static_cast<int>(cores) / f.workers);
@@ -234,7 +237,7 @@ int RunSweep(RunFlags f) {
   std::filesystem::create_directories(log_dir);
   std::vector<std::unique_ptr<LocalWorker>> workers;
   std::string address = "127.0.0.1:" + std::to_string(coordinator.grpc_port());
-  for (int i = 0; i < f.workers; ++i) {
+  for (int i = 0; i < (already_ended ? 0 : f.workers); ++i) {
     std::vector<std::string> args = {"kvfunda",   "worker",     "--coordinator",
                                      address,     "--threads",  std::to_string(threads),
                                      "--name",    "local-" + std::to_string(i + 1),
@@ -247,7 +250,7 @@ int RunSweep(RunFlags f) {
         i + 1, args, log_dir + "/worker-" + std::to_string(i + 1) + ".log"));
     workers.back()->Start();
   }
-  std::cout << f.workers << " workers (" << threads << " threads each), logs in " << log_dir
+  if (!already_ended) std::cout << f.workers << " workers (" << threads << " threads each), logs in " << log_dir
             << "/" << std::endl;
   if (coordinator.http_port() > 0) {
     std::cout << "dashboard: " << DashboardUrl(sf, coordinator.http_port()) << std::endl;

@@ -18,7 +18,7 @@ Coordinator::~Coordinator() { Shutdown(); }
 
 Status Coordinator::Start() {
   KVF_ASSIGN_OR_RETURN(store_, Store::Open(config_.db_path, config_.store, clock_.NowMs()));
-  writer_ = std::make_unique<ResultWriter>(*store_, config_.post_linger_us);
+  writer_ = std::make_unique<ResultWriter>(*store_);
   events_ = std::make_unique<EventLog>(*writer_, clock_);
   table_ = std::make_unique<LeaseTable>(config_, *store_, *writer_, *events_, clock_);
   workers_ = std::make_unique<WorkerRegistry>(config_, *writer_, *events_, clock_);

@@ -1,7 +1,5 @@
 #include "coordinator/core/result_writer.h"
 
-#include <chrono>
-
 #include "coordinator/base/log.h"
 
 namespace kvfunda {
@@ -30,8 +28,7 @@ Status Apply(WriteTxn& txn, const WriteBatch& b, std::vector<bool>& inserted) {
 
 }  // namespace
 
-ResultWriter::ResultWriter(Store& store, int64_t post_linger_us)
-    : store_(store), post_linger_us_(post_linger_us) {
+ResultWriter::ResultWriter(Store& store) : store_(store) {
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -52,7 +49,6 @@ std::future<WriteOutcome> ResultWriter::Submit(WriteBatch batch) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(std::move(item));
-    ++waiters_;
   }
   cv_.notify_one();
   return f;
@@ -83,12 +79,6 @@ void ResultWriter::Run() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping and drained
-      if (waiters_ == 0 && post_linger_us_ > 0) {
-        // Only posted batches: give them a moment to share a commit.
-        cv_.wait_for(lock, std::chrono::microseconds(post_linger_us_),
-                     [this] { return stopping_ || waiters_ > 0; });
-      }
-      waiters_ = 0;
       items.clear();
       while (!queue_.empty()) {
         items.push_back(std::move(queue_.front()));

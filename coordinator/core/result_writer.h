@@ -65,12 +65,8 @@ struct WriteOutcome {
 
 class ResultWriter {
  public:
-  // Starts the writer thread. When only Post()ed batches are queued (nobody
-  // waits), the thread waits up to `post_linger_us` for more work before it
-  // commits, so lease grants and heartbeats ride along with the next waited-for
-  // commit instead of costing a commit each; a Submit() ends the wait at once.
-  // 0 commits posted batches immediately.
-  explicit ResultWriter(Store& store, int64_t post_linger_us = 0);
+  // Starts the writer thread.
+  explicit ResultWriter(Store& store);
   // Commits everything queued, then stops the thread.
   ~ResultWriter();
   ResultWriter(const ResultWriter&) = delete;
@@ -103,11 +99,9 @@ class ResultWriter {
   void Commit(std::vector<Item>& items);
 
   Store& store_;
-  const int64_t post_linger_us_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;  // GUARDED_BY(mu_)
-  int waiters_ = 0;         // GUARDED_BY(mu_): Submit()ed items in queue_
   bool stopping_ = false;   // GUARDED_BY(mu_)
   Stats stats_;             // GUARDED_BY(mu_)
   std::thread thread_;      // started last
