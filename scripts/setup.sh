@@ -11,7 +11,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev sqlite3 libcpp-httplib-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev
-  libssl-dev libgtest-dev libgmock-dev
+  libssl-dev libgtest-dev libgmock-dev libpcre2-dev libicu-dev
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

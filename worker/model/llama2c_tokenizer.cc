@@ -1,5 +1,7 @@
 #include "worker/model/llama2c_tokenizer.h"
 
+#include "worker/model/unicode_text.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -14,22 +16,6 @@ constexpr int32_t kMaxPieceBytes = 1 << 12;
 constexpr int32_t kMaxVocab = 1 << 21;
 // run.c only merges pairs scoring above this.
 constexpr float kMinMergeScore = -1e10f;
-
-// 0..255 for a "<0xXX>" piece (two upper- or lower-case hex digits), else -1.
-int ParseBytePiece(const std::string& piece) {
-  if (piece.size() != 6 || piece.compare(0, 3, "<0x") != 0 || piece[5] != '>') return -1;
-  int value = 0;
-  for (int i = 3; i < 5; ++i) {
-    const char c = piece[i];
-    int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else return -1;
-    value = value * 16 + d;
-  }
-  return value;
-}
 
 }  // namespace
 
@@ -80,7 +66,7 @@ Result<std::unique_ptr<Llama2cTokenizer>> Llama2cTokenizer::Load(const std::stri
   for (int32_t id = 0; id < static_cast<int32_t>(t->pieces_.size()); ++id) {
     const std::string& piece = t->pieces_[id];
     t->ids_.emplace(piece, id);  // keeps the lowest id for a duplicate piece
-    const int byte = ParseBytePiece(piece);
+    const int byte = unicode::ParseBytePiece(piece);
     if (byte >= 0) {
       if (t->byte_ids_[byte] == kUnk) t->byte_ids_[byte] = id;
       t->text_.emplace_back(1, static_cast<char>(byte));
