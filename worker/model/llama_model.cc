@@ -38,18 +38,30 @@ at::Tensor IndexTensor(const std::vector<int64_t>& values, const at::Device& dev
 
 }  // namespace
 
-LlamaModel::LlamaModel(ModelConfig config, LlamaWeights weights,
-                       std::unique_ptr<Tokenizer> tokenizer)
-    : config_(std::move(config)), weights_(std::move(weights)), tokenizer_(std::move(tokenizer)) {
-  const int half = config_.head_dim / 2;
-  inv_freq_.resize(static_cast<size_t>(half));
-  const float theta = static_cast<float>(config_.rope_theta);
+LlamaRope Llama2cRope(const ModelConfig& config) {
+  LlamaRope rope;
+  rope.style = RopeStyle::kInterleavedPairs;
+  const int half = config.head_dim / 2;
+  rope.inv_freq.resize(static_cast<size_t>(half));
+  const float theta = static_cast<float>(config.rope_theta);
   for (int i = 0; i < half; ++i) {
     // run.c: freq = 1.0f / powf(10000.0f, head_dim_index / (float)head_size).
-    inv_freq_[i] = 1.0f / std::pow(theta, static_cast<float>(2 * i) /
-                                              static_cast<float>(config_.head_dim));
+    rope.inv_freq[i] = 1.0f / std::pow(theta, static_cast<float>(2 * i) /
+                                                  static_cast<float>(config.head_dim));
   }
+  return rope;
 }
+
+LlamaModel::LlamaModel(ModelConfig config, LlamaRope rope, LlamaWeights weights,
+                       std::unique_ptr<Tokenizer> tokenizer)
+    : config_(std::move(config)),
+      weights_(std::move(weights)),
+      tokenizer_(std::move(tokenizer)),
+      rope_(std::move(rope)) {}
+
+LlamaModel::LlamaModel(ModelConfig config, LlamaWeights weights,
+                       std::unique_ptr<Tokenizer> tokenizer)
+    : LlamaModel(config, Llama2cRope(config), std::move(weights), std::move(tokenizer)) {}
 
 Result<std::unique_ptr<LlamaModel>> LlamaModel::FromLlama2c(Llama2cCheckpoint ckpt,
                                                             std::unique_ptr<Tokenizer> tokenizer,
@@ -73,6 +85,10 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::FromLlama2c(Llama2cCheckpoint ck
   config.max_context = h.seq_len;
   config.rope_theta = 10000.0;
   config.norm_eps = 1e-5;
+  config.tied_embeddings = ckpt.shared_classifier;
+  config.weight_dtype = "float32";
+  config.bos_id = tokenizer->bos_id();
+  if (tokenizer->eos_id() >= 0) config.eos_ids = {tokenizer->eos_id()};
 
   return CatchTorch<std::unique_ptr<LlamaModel>>(path, [&]() -> Result<std::unique_ptr<LlamaModel>> {
     // The weights stay in the checkpoint's buffer; tensors are views that keep it alive.
@@ -120,7 +136,7 @@ std::pair<at::Tensor, at::Tensor> LlamaModel::RopeTables(
   float* s = sin.data_ptr<float>();
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t j = 0; j < half; ++j) {
-      const float angle = static_cast<float>(positions[i]) * inv_freq_[j];  // as run.c, in float
+      const float angle = static_cast<float>(positions[i]) * rope_.inv_freq[j];  // as run.c, in float
       c[i * half + j] = std::cos(angle);
       s[i * half + j] = std::sin(angle);
     }
@@ -132,9 +148,13 @@ std::pair<at::Tensor, at::Tensor> LlamaModel::RopeTables(
 at::Tensor LlamaModel::ApplyRope(const at::Tensor& x, const at::Tensor& cos,
                                  const at::Tensor& sin) const {
   const int64_t n = x.size(0), heads = x.size(1), hd = x.size(2);
+  const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);  // [n, 1, hd/2]
+  if (rope_.style == RopeStyle::kRotateHalf) {
+    const at::Tensor x0 = x.narrow(2, 0, hd / 2), x1 = x.narrow(2, hd / 2, hd / 2);
+    return at::cat({x0 * c - x1 * s, x1 * c + x0 * s}, 2);
+  }
   const at::Tensor pairs = x.reshape({n, heads, hd / 2, 2});
   const at::Tensor x0 = pairs.select(3, 0), x1 = pairs.select(3, 1);
-  const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);  // [n, 1, hd/2]
   return at::stack({x0 * c - x1 * s, x0 * s + x1 * c}, 3).reshape({n, heads, hd});
 }
 
@@ -142,7 +162,9 @@ void LlamaModel::Qkv(const LlamaLayerWeights& w, const at::Tensor& x, const at::
                      const at::Tensor& sin, at::Tensor* q, at::Tensor* k, at::Tensor* v) const {
   const int64_t n = x.size(0), hd = config_.head_dim;
   const int64_t heads = config_.n_heads, kv_heads = config_.n_kv_heads;
-  const at::Tensor qkv = at::linear(RmsNorm(x, w.rms_att), w.wqkv);  // [n, (H + 2 Hkv) hd]
+  const at::Tensor xn = RmsNorm(x, w.rms_att);
+  const at::Tensor qkv = w.bqkv.defined() ? at::linear(xn, w.wqkv, w.bqkv)
+                                          : at::linear(xn, w.wqkv);  // [n, (H + 2 Hkv) hd]
   const at::Tensor qk =
       ApplyRope(qkv.narrow(1, 0, (heads + kv_heads) * hd).reshape({n, heads + kv_heads, hd}), cos,
                 sin);
@@ -153,7 +175,7 @@ void LlamaModel::Qkv(const LlamaLayerWeights& w, const at::Tensor& x, const at::
 
 void LlamaModel::FinishLayer(const LlamaLayerWeights& w, const at::Tensor& attn,
                              at::Tensor& x) const {
-  x.add_(at::linear(attn, w.wo));
+  x.add_(w.bo.defined() ? at::linear(attn, w.wo, w.bo) : at::linear(attn, w.wo));
   const int64_t f = config_.ffn_hidden;
   const at::Tensor gate_up = at::linear(RmsNorm(x, w.rms_ffn), w.w13);  // [n, 2 f]
   x.add_(at::linear(at::silu(gate_up.narrow(1, 0, f)) * gate_up.narrow(1, f, f), w.w2));

@@ -1,8 +1,15 @@
 // LlamaModel: the libtorch Llama decoder (RMSNorm, RoPE, grouped-query attention,
-// SwiGLU), fp32, with llama2.c's conventions: RoPE rotates the interleaved pairs
-// (2i, 2i+1) of each head with frequency theta^(-2i/head_dim); query head h reads
-// KV head h / (n_heads / n_kv_heads); the classifier is tied to the token embedding
-// unless the checkpoint stores one.
+// SwiGLU), fp32, for the Llama family (Llama 2/3, Mistral, SmolLM2) and Qwen2 (q/k/v
+// biases). Query head h reads KV head h / (n_heads / n_kv_heads); the classifier is
+// the token embedding itself when the checkpoint ties them.
+//
+// RoPE (LlamaRope) comes in two layouts of the same rotation: kInterleavedPairs
+// rotates the pairs (2i, 2i+1) of each head (llama2.c, GGUF "llama" files, whose
+// q/k rows llama.cpp's converter permuted into this order), kRotateHalf rotates the
+// pairs (i, i + head_dim/2) (HF transformers, GGUF qwen2 = ggml's NEOX mode). Pair
+// i turns at position p by the angle p * inv_freq[i], computed in float; the
+// loaders take inv_freq from RopeInverseFrequencies (rope_theta, llama3 / linear
+// scaling, rope_freqs factors), llama2.c from theta^(-2i/head_dim) in float.
 //
 // Prefill() runs the prompt in query blocks of PrefillStatsRequest::block rows per
 // layer (attention memory O(block x L), never L x L) and fills the KV cache and the
@@ -30,11 +37,24 @@
 
 namespace kvfunda {
 
-// Weights of one decoder layer. Matrices are [out, in] (y = x W^T).
+enum class RopeStyle { kInterleavedPairs, kRotateHalf };
+
+struct LlamaRope {
+  RopeStyle style = RopeStyle::kInterleavedPairs;
+  std::vector<float> inv_freq;  // [head_dim / 2] radians per position of pair i
+};
+
+// llama2.c's RoPE: interleaved pairs, inv_freq[i] = 1 / theta^(2i / head_dim) in
+// float as run.c computes it.
+LlamaRope Llama2cRope(const ModelConfig& config);
+
+// Weights of one decoder layer. Matrices are [out, in] (y = x W^T + b).
 struct LlamaLayerWeights {
   at::Tensor rms_att;  // [hidden]
   at::Tensor wqkv;     // [(n_heads + 2 n_kv_heads) head_dim, hidden]: wq, wk, wv stacked
+  at::Tensor bqkv;     // [(n_heads + 2 n_kv_heads) head_dim] q/k/v biases, or undefined
   at::Tensor wo;       // [hidden, n_heads head_dim]
+  at::Tensor bo;       // [hidden] output-projection bias, or undefined
   at::Tensor rms_ffn;  // [hidden]
   at::Tensor w13;      // [2 ffn_hidden, hidden]: w1 (gate), w3 (up) stacked
   at::Tensor w2;       // [hidden, ffn_hidden]
@@ -49,7 +69,11 @@ struct LlamaWeights {
 
 class LlamaModel final : public Model {
  public:
-  // REQUIRES: weights match config (shapes as documented above), fp32, one device.
+  // REQUIRES: weights match config (shapes as documented above), fp32, one device;
+  // rope.inv_freq has head_dim / 2 entries.
+  LlamaModel(ModelConfig config, LlamaRope rope, LlamaWeights weights,
+             std::unique_ptr<Tokenizer> tokenizer);
+  // With llama2.c's RoPE (Llama2cRope(config)).
   LlamaModel(ModelConfig config, LlamaWeights weights, std::unique_ptr<Tokenizer> tokenizer);
 
   // Builds the model from a validated llama2.c checkpoint (CPU, fp32).
@@ -86,7 +110,7 @@ class LlamaModel final : public Model {
   at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
   // cos and sin tables [N, head_dim / 2] for the given RoPE positions.
   std::pair<at::Tensor, at::Tensor> RopeTables(const std::vector<int64_t>& positions) const;
-  // x [N, heads, head_dim] rotated in interleaved pairs; cos, sin [N, head_dim / 2].
+  // x [N, heads, head_dim] rotated in rope_.style's pairs; cos, sin [N, head_dim / 2].
   at::Tensor ApplyRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) const;
   // Projects x [N, hidden] to q [N, n_heads, head_dim] (RoPE applied, pre-scaled by
   // 1/sqrt(head_dim)), k [N, n_kv_heads, head_dim] (RoPE applied) and v.
@@ -102,7 +126,7 @@ class LlamaModel final : public Model {
   const ModelConfig config_;
   const LlamaWeights weights_;
   const std::unique_ptr<Tokenizer> tokenizer_;
-  std::vector<float> inv_freq_;  // [head_dim / 2] theta^(-2i/head_dim), in float as llama2.c
+  const LlamaRope rope_;
 };
 
 }  // namespace kvfunda

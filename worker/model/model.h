@@ -28,7 +28,7 @@
 namespace kvfunda {
 
 struct ModelConfig {
-  std::string architecture;  // "llama"
+  std::string architecture;  // "llama", "mistral", "qwen2" (SmolLM2 is "llama")
   int n_layers = 0;
   int n_heads = 0;     // query heads
   int n_kv_heads = 0;  // key/value heads (grouped-query attention when < n_heads)
@@ -39,6 +39,13 @@ struct ModelConfig {
   int max_context = 0;
   double rope_theta = 10000.0;
   double norm_eps = 1e-5;
+  bool tied_embeddings = false;  // the classifier is the token embedding
+  std::string weight_dtype;      // as stored: "float32", "bfloat16", GGUF "Q4_1" (most common)
+  int32_t bos_id = -1;           // -1 when the model has none
+  std::vector<int32_t> eos_ids;  // every id that ends a generation (may be empty)
+  // The raw Jinja chat template (GGUF tokenizer.chat_template or
+  // tokenizer_config.json chat_template); "" for base models and llama2.c.
+  std::string chat_template;
 };
 
 // What the compression methods need from the prefill.
@@ -85,8 +92,10 @@ struct ModelLoadOptions {
   int num_threads = 0;  // intra-op threads; 0 = all cores
 };
 
-// Loads the model at `path` (today: a llama2.c checkpoint; its tokenizer is the
-// tok*.bin file beside it). Errors: model-load, naming the file and the problem.
+// Loads the model at `path`: a .gguf file (gguf_model_loader.h), a Hugging Face
+// folder holding config.json (hf_model_loader.h), else a llama2.c checkpoint whose
+// tokenizer is the tok*.bin file beside it. Errors: model-load, naming the file
+// and the problem (unsupported architectures by name).
 Result<std::unique_ptr<Model>> LoadModel(const std::string& path, const ModelLoadOptions& options);
 
 }  // namespace kvfunda
