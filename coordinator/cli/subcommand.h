@@ -18,6 +18,7 @@ void AddCoordinatorCommand(CLI::App& root, CommandTable& table);
 void AddWorkerCommand(CLI::App& root, CommandTable& table);
 void AddClientCommands(CLI::App& root, CommandTable& table);  // submit status resume cancel results
 void AddRunCommand(CLI::App& root, CommandTable& table);
+void AddModelCommands(CLI::App& root, CommandTable& table);  // generate tokenize model-info
 
 // Reads a secret from a file (trailing newline trimmed); "" when path is empty.
 // Exits with a message when the file cannot be read.
