@@ -29,7 +29,7 @@ TEST(MethodCatalogTest, FullAndStreamingLlm) {
   EXPECT_EQ(s->params[0].min, 0);
   EXPECT_EQ(s->params[0].max, 1024);
 
-  EXPECT_EQ(FindMethod("h2o"), nullptr);
+  EXPECT_EQ(FindMethod("h9o"), nullptr);
   EXPECT_EQ(FindMethod("Full"), nullptr);
   // Names are unique.
   for (size_t i = 0; i < AllMethods().size(); ++i) {

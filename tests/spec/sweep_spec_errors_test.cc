@@ -48,8 +48,9 @@ std::vector<BadSpec> Table() {
        "sweep.yaml:9: decoding.beam: unknown key (allowed: max_new_tokens, temperature, top_p)"},
       {"UnknownTaskKey", Replace(Head(), "shots: [0]}", "shot: [0]}"),
        "sweep.yaml:7: tasks[0].shot: unknown key (allowed: name, shots, limit, params)"},
-      {"UnknownMethod", Replace(Head(), "[full, streamingllm]", "[full, h2o]"),
-       "sweep.yaml:4: methods[1]: unknown method 'h2o' (known: full, streamingllm)"},
+      {"UnknownMethod", Replace(Head(), "[full, streamingllm]", "[full, h9o]"),
+       "sweep.yaml:4: methods[1]: unknown method 'h9o' (known: full, streamingllm, h2o, snapkv, "
+       "pyramidkv, chunkkv)"},
       {"UnknownTask", Replace(Head(), "name: fidelity", "name: mmlu"),
        "sweep.yaml:7: tasks[0].name: unknown task 'mmlu' (known: fidelity)"},
       {"RatioZero", Replace(Head(), "[0.5, 0.25]", "[0.5, 0]"),

@@ -4,8 +4,12 @@
 #include <cmath>
 #include <string>
 
+#include "worker/compression/chunkkv_policy.h"
 #include "worker/compression/full_policy.h"
+#include "worker/compression/h2o_policy.h"
 #include "worker/compression/method_catalog.h"
+#include "worker/compression/pyramidkv_policy.h"
+#include "worker/compression/snapkv_policy.h"
 #include "worker/compression/streamingllm_policy.h"
 #include "worker/model/kernel_adapter.h"
 
@@ -30,6 +34,10 @@ Result<std::unique_ptr<CompressionPolicy>> MakePolicy(const std::string& method,
   }
   if (method == "full") return std::unique_ptr<CompressionPolicy>(std::make_unique<FullPolicy>());
   if (method == "streamingllm") return StreamingLlmPolicy::Create(canonical.value());
+  if (method == "h2o") return H2oPolicy::Create(canonical.value());
+  if (method == "snapkv") return SnapKvPolicy::Create(canonical.value());
+  if (method == "pyramidkv") return PyramidKvPolicy::Create(canonical.value());
+  if (method == "chunkkv") return ChunkKvPolicy::Create(canonical.value());
   return Status::BadInput("compression method '" + method +
                           "' is in the catalog but not implemented by this worker");
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <sstream>
+#include <utility>
 
 namespace kvfunda {
 namespace {
@@ -95,6 +96,71 @@ Result<nlohmann::json> CanonicalValue(const ParamSpec& spec, const nlohmann::jso
   return Status::Internal(prefix + "unknown parameter type");
 }
 
+ParamSpec IntSpec(std::string name, int64_t def, double min, double max, std::string doc) {
+  ParamSpec p;
+  p.name = std::move(name);
+  p.type = ParamSpec::Type::kInt;
+  p.default_value = def;
+  p.min = min;
+  p.max = max;
+  p.doc = std::move(doc);
+  return p;
+}
+
+ParamSpec DoubleSpec(std::string name, double def, double min, double max, std::string doc) {
+  ParamSpec p = IntSpec(std::move(name), 0, min, max, std::move(doc));
+  p.type = ParamSpec::Type::kDouble;
+  p.default_value = def;
+  return p;
+}
+
+ParamSpec BoolSpec(std::string name, bool def, std::string doc) {
+  ParamSpec p;
+  p.name = std::move(name);
+  p.type = ParamSpec::Type::kBool;
+  p.default_value = def;
+  p.min = 1;  // no numeric range
+  p.max = 0;
+  p.doc = std::move(doc);
+  return p;
+}
+
+ParamSpec ChoiceSpec(std::string name, std::string def, std::vector<std::string> choices,
+                     std::string doc) {
+  ParamSpec p;
+  p.name = std::move(name);
+  p.type = ParamSpec::Type::kString;
+  p.default_value = std::move(def);
+  p.choices = std::move(choices);
+  p.min = 1;  // no numeric range
+  p.max = 0;
+  p.doc = std::move(doc);
+  return p;
+}
+
+// The observation window of the SnapKV family.
+ParamSpec WindowSpec() {
+  return IntSpec("window", 8, 1, 1048576,
+                 "observation window w: the last w prompt queries score the prefix and the last "
+                 "w prompt tokens are always kept");
+}
+
+// Pooling, granularity and group reduction shared by the score-based methods.
+void AddScoringSpecs(MethodDescriptor& m, int64_t kernel, const std::string& reduce,
+                     const std::string& granularity) {
+  m.params.push_back(IntSpec("kernel", kernel, 1, 1023,
+                             "1-D pooling kernel over positions (odd; stride 1, padding "
+                             "kernel/2; 1 = no pooling)"));
+  m.params.push_back(ChoiceSpec("pooling", "max", {"max", "avg"},
+                                "pooling type (avg counts the zero padding, as avg_pool1d)"));
+  m.params.push_back(ChoiceSpec("granularity", granularity, {"kv_head", "layer"},
+                                "selection unit: one kept set per KV head, or one per layer "
+                                "shared by all its KV heads"));
+  m.params.push_back(ChoiceSpec("group_reduce", reduce, {"sum", "mean", "max"},
+                                "how the query heads' scores of a unit are combined (sum and "
+                                "mean rank alike)"));
+}
+
 std::vector<MethodDescriptor> BuildMethods() {
   std::vector<MethodDescriptor> methods;
   {
@@ -120,6 +186,65 @@ std::vector<MethodDescriptor> BuildMethods() {
     sinks.doc = "attention-sink tokens always kept";
     streaming.params.push_back(std::move(sinks));
     methods.push_back(std::move(streaming));
+  }
+  {
+    MethodDescriptor h2o;
+    h2o.name = "h2o";
+    h2o.summary =
+        "H2O (prefill-only, KVCache-Factory): keeps the heavy hitters by attention column sums "
+        "over all prompt queries plus the most recent tokens.";
+    h2o.params.push_back(IntSpec("recent", 8, 0, 1048576,
+                                 "recent window: the last `recent` prompt tokens are always kept"));
+    h2o.params.push_back(ChoiceSpec("granularity", "kv_head", {"kv_head", "layer"},
+                                    "selection unit: one kept set per KV head, or one per layer "
+                                    "shared by all its KV heads"));
+    h2o.params.push_back(ChoiceSpec("group_reduce", "sum", {"sum", "mean", "max"},
+                                    "how the query heads' scores of a unit are combined (sum and "
+                                    "mean rank alike)"));
+    methods.push_back(std::move(h2o));
+  }
+  {
+    MethodDescriptor snapkv;
+    snapkv.name = "snapkv";
+    snapkv.summary =
+        "SnapKV (prefill-only): scores the prefix by the pooled attention of the last `window` "
+        "queries, keeps the top tokens per unit plus the window.";
+    snapkv.params.push_back(WindowSpec());
+    AddScoringSpecs(snapkv, 7, "mean", "kv_head");
+    methods.push_back(std::move(snapkv));
+  }
+  {
+    MethodDescriptor pyramid;
+    pyramid.name = "pyramidkv";
+    pyramid.summary =
+        "PyramidKV (prefill-only): SnapKV scoring with an arithmetic per-layer budget, largest "
+        "at the bottom layer, averaging the ratio's budget.";
+    pyramid.params.push_back(WindowSpec());
+    AddScoringSpecs(pyramid, 7, "mean", "kv_head");
+    pyramid.params.push_back(DoubleSpec("beta", 20.0, 1.0, 1000000.0,
+                                        "pyramid steepness: the top layer keeps floor(C / beta) "
+                                        "prefix tokens, C = budget - window"));
+    pyramid.params.push_back(BoolSpec("legacy_uniform", false,
+                                      "KVCache-Factory quirk: uniform SnapKV budgets when the "
+                                      "prompt is shorter than 2C"));
+    methods.push_back(std::move(pyramid));
+  }
+  {
+    MethodDescriptor chunk;
+    chunk.name = "chunkkv";
+    chunk.summary =
+        "ChunkKV (prefill-only): keeps whole chunks of the prefix ranked by window attention "
+        "(shared by the heads of a layer), plus the window; optional layer-wise index reuse.";
+    chunk.params.push_back(WindowSpec());
+    chunk.params.push_back(IntSpec("chunk_size", 10, 1, 1048576, "tokens per chunk"));
+    AddScoringSpecs(chunk, 1, "sum", "layer");
+    chunk.params.push_back(IntSpec("reuse_layers", 1, 1, 1024,
+                                   "layer-wise index reuse: the first layer of each block of "
+                                   "this many layers selects, the others reuse (1 = off)"));
+    chunk.params.push_back(BoolSpec("partial_chunk", true,
+                                    "cut the first chunk that does not fit so exactly "
+                                    "budget - window prefix tokens are kept"));
+    methods.push_back(std::move(chunk));
   }
   return methods;
 }
