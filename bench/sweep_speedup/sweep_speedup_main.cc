@@ -200,8 +200,8 @@ int Main(const Options& options) {
               std::thread::hardware_concurrency(), options.threads);
   std::printf("model: %s\n", options.model.c_str());
   std::printf(
-      "grid: %zu cells (full + 5 methods x 5 ratios; ShotKV not implemented yet); task "
-      "fidelity (GSM8K/MMLU tasks not implemented yet): %d samples x %d sampled prompt "
+      "grid: %zu cells (full + 5 methods x 5 ratios; ShotKV arrives later in issue 4); task "
+      "fidelity (GSM8K/MMLU prompts arrive with issue 5): %d samples x %d sampled prompt "
       "tokens, greedy, %d new tokens, max_batch %d\n",
       cells.size(), options.samples, options.prompt_tokens, options.max_new_tokens,
       options.max_batch);
